@@ -339,10 +339,7 @@ class EcgPaperWidget(pg.PlotWidget):
         self.highlight_interval_s: tuple[float, float] | None = None
         self.last_caliper: CaliperMeasurement | None = None
 
-        self.trace_items: list[pg.PlotDataItem] = []
-        self.label_items: list[pg.TextItem] = []
-        self.overlay_items: list[pg.ImageItem] = []
-        self._static_items: list[QtWidgets.QGraphicsItem] = []
+        self._create_static_items()
         self._highlight_items: list[QtWidgets.QGraphicsItem] = []
         self._caliper_items: list[QtWidgets.QGraphicsItem] = []
         self._cross_v = pg.InfiniteLine(angle=90, pen=pg.mkPen((90, 90, 90, 120), width=1))
@@ -384,13 +381,14 @@ class EcgPaperWidget(pg.PlotWidget):
         self._update_traces()
         self._build_overlay()
         self._build_labels()
+        self._build_highlight()
 
     def set_overlay(self, visible: bool, opacity: float) -> None:
         self.state.overlay_visible = visible
         self.state.overlay_opacity = opacity
         for item in self.overlay_items:
-            item.setVisible(visible)
             item.setOpacity(opacity)
+        self._activate(self._n_active)
 
     def set_highlight(self, interval_s: tuple[float, float] | None) -> None:
         """Mark a time interval (s) with a vertical band on every lead that shows it."""
@@ -432,23 +430,97 @@ class EcgPaperWidget(pg.PlotWidget):
         self.last_caliper = None
 
     # ------------------------------------------------------------------ building
+    # Items are created once and reused (pools): re-adding / removing pyqtgraph items on every
+    # redraw is what makes a redraw slow, so a layout / gain / file change only updates data.
+    @property
+    def trace_items(self) -> list[pg.PlotDataItem]:
+        """The trace item of each cell of the current layout (same order as its cells)."""
+        return self._trace_pool[: self._n_active]
+
+    @property
+    def label_items(self) -> list[pg.TextItem]:
+        return self._label_pool[: self._n_active]
+
+    @property
+    def overlay_items(self) -> list[pg.ImageItem]:
+        """The overlay strip of each cell, or [] while there is no analysis."""
+        return self._overlay_pool[: self._n_active] if self._overlay_shown else []
+
     def _remove(self, items: list) -> None:
         for item in items:
             self.plot_item.removeItem(item)
         items.clear()
 
+    def _grow(self, pool: list, n: int, factory) -> None:
+        while len(pool) < n:
+            item = factory()
+            self.plot_item.addItem(item, ignoreBounds=isinstance(item, pg.TextItem))
+            pool.append(item)
+
+    def _new_trace(self) -> pg.PlotDataItem:
+        item = pg.PlotDataItem(connect="finite", antialias=True)
+        item.setDownsampling(auto=True, method="peak")
+        item.setClipToView(True)
+        item.setZValue(20)
+        return item
+
+    def _new_label(self) -> pg.TextItem:
+        label = pg.TextItem("", anchor=(0, 0))
+        font = QtGui.QFont()
+        font.setBold(True)
+        font.setPointSize(9)
+        label.setFont(font)
+        label.setZValue(30)
+        return label
+
+    def _new_overlay(self) -> pg.ImageItem:
+        image = pg.ImageItem(axisOrder="col-major")
+        image.setZValue(-10)
+        return image
+
+    def _create_static_items(self) -> None:
+        self._n_active = 0
+        self._overlay_shown = False
+        self._trace_pool: list[pg.PlotDataItem] = []
+        self._label_pool: list[pg.TextItem] = []
+        self._overlay_pool: list[pg.ImageItem] = []
+        self._grid_items: list[pg.PlotCurveItem] = []
+        for major in (False, True):
+            colour = MAJOR_GRID_COLOR if major else MINOR_GRID_COLOR
+            item = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(colour, width=1.2 if major else 0.7),
+                                    antialias=False)
+            item.setZValue(-19 if major else -20)
+            self.plot_item.addItem(item)
+            self._grid_items.append(item)
+        pen = pg.mkPen(TRACE_COLOR, width=1.3)
+        self._calibration_item = pg.PlotCurveItem(connect="finite", pen=pen)
+        self._separator_item = pg.PlotCurveItem(connect="pairs", pen=pen)
+        for item in (self._calibration_item, self._separator_item):
+            item.setZValue(20)
+            self.plot_item.addItem(item)
+
     def _draw_empty_paper(self) -> None:
-        self._add_grid(-15.0, 265.0, -130.0, 0.0)
+        self._set_grid(-15.0, 265.0, -130.0, 0.0)
+        self._calibration_item.setData([], [])
+        self._separator_item.setData([], [])
+        self._activate(0)
         self.fit()
 
+    def _activate(self, n: int) -> None:
+        """Show the first ``n`` items of each pool, hide the rest."""
+        self._n_active = n
+        for pool in (self._trace_pool, self._label_pool, self._overlay_pool):
+            for k, item in enumerate(pool):
+                item.setVisible(k < n and (pool is not self._overlay_pool
+                                           or (self._overlay_shown and self.state.overlay_visible)))
+
     def rebuild(self, fit: bool = True) -> None:
-        """Recompute the layout and recreate every item (record, layout, gain or speed changed)."""
-        for group in (self.trace_items, self.label_items, self.overlay_items, self._static_items,
-                      self._highlight_items):
-            self._remove(group)
+        """Recompute the layout and redraw everything (record, layout, gain, speed or page changed)."""
+        self._remove(self._highlight_items)
         self.clear_caliper()
         if self.record is None:
             self.layout_geometry = None
+            self._overlay_shown = False
             self._draw_empty_paper()
             return
         st = self.state
@@ -456,52 +528,39 @@ class EcgPaperWidget(pg.PlotWidget):
                              st.gain_mm_per_mv, st.chest_gain_mm_per_mv(), tuple(self.record.leads),
                              window_start_s=st.page_start_s)
         self.layout_geometry = geo
-        self._add_grid(-geo.margin_mm, geo.width_mm, -geo.height_mm, 0.0)
-        self._add_calibration_and_separators(geo)
-        for _cell in geo.cells:
-            item = pg.PlotDataItem(connect="finite", antialias=True)
-            item.setDownsampling(auto=True, method="peak")
-            item.setClipToView(True)
-            item.setZValue(20)
-            self.plot_item.addItem(item)
-            self.trace_items.append(item)
+        n = len(geo.cells)
+        self._grow(self._trace_pool, n, self._new_trace)
+        self._grow(self._label_pool, n, self._new_label)
+        self._set_grid(-geo.margin_mm, geo.width_mm, -geo.height_mm, 0.0)
+        self._set_calibration_and_separators(geo)
         self._update_traces()
         self._build_labels()
         self._build_overlay()
+        self._activate(n)
         self._build_highlight()
         if fit:
             self.fit()
         self.traces_drawn.emit()
 
-    def _add_grid(self, x0: float, x1: float, y0: float, y1: float) -> None:
-        for major in (False, True):
+    def _set_grid(self, x0: float, x1: float, y0: float, y1: float) -> None:
+        for major, item in zip((False, True), self._grid_items):
             px, py = grid_segments(x0, x1, y0, y1, major)
-            colour = MAJOR_GRID_COLOR if major else MINOR_GRID_COLOR
-            pen = pg.mkPen(colour, width=1.2 if major else 0.7)
-            item = pg.PlotCurveItem(px, py, connect="pairs", pen=pen, antialias=False)
-            item.setZValue(-20 if not major else -19)
-            self.plot_item.addItem(item)
-            self._static_items.append(item)
+            item.setData(px, py)
 
-    def _add_calibration_and_separators(self, geo: PaperLayout) -> None:
-        pen = pg.mkPen(TRACE_COLOR, width=1.3)
+    def _set_calibration_and_separators(self, geo: PaperLayout) -> None:
+        xs_all, ys_all = [], []
         for baseline, gain in zip(geo.row_baselines_mm, geo.row_cal_gain_mm_per_mv):
             xs, ys = calibration_pulse(-geo.margin_mm + 1.0, baseline, gain, geo.speed_mm_per_s)
-            item = pg.PlotCurveItem(xs, ys, pen=pen)
-            item.setZValue(20)
-            self.plot_item.addItem(item)
-            self._static_items.append(item)
+            xs_all += [*xs, np.nan]
+            ys_all += [*ys, np.nan]
+        self._calibration_item.setData(np.array(xs_all), np.array(ys_all))
         # Short vertical bars where one column of leads ends and the next begins.
         sep_x, sep_y = [], []
         for cell in geo.cells:
             if cell.col > 0:
                 sep_x += [cell.x0_mm, cell.x0_mm]
                 sep_y += [cell.baseline_mm - 4.0, cell.baseline_mm + 4.0]
-        if sep_x:
-            item = pg.PlotCurveItem(np.array(sep_x), np.array(sep_y), connect="pairs", pen=pen)
-            item.setZValue(20)
-            self.plot_item.addItem(item)
-            self._static_items.append(item)
+        self._separator_item.setData(np.array(sep_x, dtype=float), np.array(sep_y, dtype=float))
 
     def _quality_of(self, lead: str) -> str | None:
         """A quality flag that means "do not trust this lead", or None when it is fine."""
@@ -514,22 +573,22 @@ class EcgPaperWidget(pg.PlotWidget):
         geo = self.layout_geometry
         if geo is None or self.display_signal is None:
             return
-        for cell, item in zip(geo.cells, self.trace_items):
+        for cell, item in zip(geo.cells, self._trace_pool):
             samples = self.display_signal[cell.lead_index, cell.start_sample:cell.stop_sample]
             xs = cell.x0_mm + np.arange(samples.size, dtype=np.float64) / geo.fs * geo.speed_mm_per_s
             ys = cell.baseline_mm + samples.astype(np.float64) * cell.gain_mm_per_mv
             bad = self._quality_of(cell.lead_name) is not None
-            item.setPen(pg.mkPen(BAD_TRACE_COLOR if bad else TRACE_COLOR, width=1.1 if bad else 1.4))
+            # 1 px: antialiased lines wider than one pixel take Qt's slow path (~8x the paint time).
+            item.setPen(pg.mkPen(BAD_TRACE_COLOR if bad else TRACE_COLOR, width=1.0))
             item.setData(xs, ys)
 
     def _build_labels(self) -> None:
-        self._remove(self.label_items)
         geo = self.layout_geometry
         if geo is None or self.record is None:
             return
         missing = set(self.record.missing_leads)
         derived = set(self.record.derived_leads)
-        for cell in geo.cells:
+        for cell, label in zip(geo.cells, self._label_pool):
             text = cell.lead_name
             colour = (0, 0, 0)
             if cell.lead_name in missing or not np.isfinite(self.record.signal[cell.lead_index]).any():
@@ -544,37 +603,30 @@ class EcgPaperWidget(pg.PlotWidget):
                     text += "*"
             if cell.gain_mm_per_mv != self.state.gain_mm_per_mv:
                 text += f"  {cell.gain_mm_per_mv:g} mm/mV"
-            label = pg.TextItem(text, color=colour, anchor=(0, 0))
-            font = QtGui.QFont()
-            font.setBold(True)
-            font.setPointSize(9)
-            label.setFont(font)
+            label.setText(text, color=colour)
             label.setPos(cell.x0_mm + 1.0, cell.top_mm - 0.5)
-            label.setZValue(30)
-            self.plot_item.addItem(label, ignoreBounds=True)
-            self.label_items.append(label)
 
     def _build_overlay(self) -> None:
-        self._remove(self.overlay_items)
         geo = self.layout_geometry
         analysis = self.analysis
+        self._overlay_shown = False
         if geo is None or analysis is None or analysis.anomaly_map is None:
+            self._activate(self._n_active)
             return
         amap = np.asarray(analysis.anomaly_map)
         if amap.ndim != 2 or amap.shape[0] <= max(c.lead_index for c in geo.cells):
+            self._activate(self._n_active)
             return
-        for cell in geo.cells:
+        self._grow(self._overlay_pool, len(geo.cells), self._new_overlay)
+        for cell, image in zip(geo.cells, self._overlay_pool):
             values = amap[cell.lead_index, cell.start_sample:cell.stop_sample]
             n_bins = max(1, int(round(cell.width_mm / 0.5)))
-            rgba = overlay_rgba(values, n_bins)  # (n_bins, 4)
-            image = pg.ImageItem(rgba[:, None, :], axisOrder="col-major")
+            image.setImage(overlay_rgba(values, n_bins)[:, None, :], autoLevels=False)
             image.setRect(QtCore.QRectF(cell.x0_mm, cell.top_mm - cell.height_mm, cell.width_mm,
                                         cell.height_mm))
-            image.setZValue(-10)
             image.setOpacity(self.state.overlay_opacity)
-            image.setVisible(self.state.overlay_visible)
-            self.plot_item.addItem(image)
-            self.overlay_items.append(image)
+        self._overlay_shown = True
+        self._activate(len(geo.cells))
 
     def _build_highlight(self) -> None:
         self._remove(self._highlight_items)

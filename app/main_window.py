@@ -122,6 +122,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = settings if settings is not None else (default_settings() if persist else None)
         self.state = self._load_state()
         self.runner = runner or AnalysisRunner(parent=self)
+        self.runner.wait_for_display = True
         self.record: EcgRecord | None = None
         self.analysis: Analysis | None = None
         self.display_signal: np.ndarray | None = None
@@ -429,6 +430,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if problem:
             self.statusBar().showMessage(problem, 8000)
         self.record_shown.emit(record)
+        self.runner.notify_displayed(job_id)
 
     @QtCore.Slot(int, object)
     def on_analysis_ready(self, job_id: int, analysis: Analysis) -> None:

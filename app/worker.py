@@ -85,6 +85,11 @@ class _Job(QtCore.QRunnable):
                 if not runner.is_current(job_id):
                     return
                 signals.record_ready.emit(job_id, record)
+                if runner.wait_for_display:
+                    # Let the UI draw the traces before the model competes with it for the GIL.
+                    displayed = runner._displayed.get(job_id)
+                    if displayed is not None:
+                        displayed.wait(runner.display_timeout_s)
             if not self.analyse or not runner.is_current(job_id):
                 return
             signals.progress.emit(job_id, "Analysing…")
@@ -117,6 +122,11 @@ class AnalysisRunner(QtCore.QObject):
         self._running = 0
         self.times: dict[int, JobTimes] = {}
         self.last_traceback: str | None = None
+        #: When True, a job waits (at most ``display_timeout_s``) after reading until
+        #: :meth:`notify_displayed` says the traces are drawn, then starts the analysis.
+        self.wait_for_display = False
+        self.display_timeout_s = 0.5
+        self._displayed: dict[int, threading.Event] = {}
 
     # The four signals, re-exported for readability: runner.record_ready.connect(...)
     @property
@@ -141,15 +151,27 @@ class AnalysisRunner(QtCore.QObject):
             self._current += 1
             job_id = self._current
             self._running += 1
+            for event in self._displayed.values():  # stale jobs must not wait any longer
+                event.set()
+            self._displayed = {job_id: threading.Event()}
         self.times = {k: v for k, v in self.times.items() if k > job_id - 8}
         self.times[job_id] = JobTimes(submitted=time.perf_counter())
         self.pool.start(_Job(self, job_id, path, record, analyse))
         return job_id
 
+    def notify_displayed(self, job_id: int) -> None:
+        """The UI has drawn the record of ``job_id``: its analysis may start."""
+        with self._lock:
+            event = self._displayed.get(job_id)
+        if event is not None:
+            event.set()
+
     def cancel(self) -> None:
         """Make every job stale (its results, if any, are dropped)."""
         with self._lock:
             self._current += 1
+            for event in self._displayed.values():  # a job waiting for the display must not hang on
+                event.set()
 
     def is_current(self, job_id: int) -> bool:
         with self._lock:

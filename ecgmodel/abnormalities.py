@@ -370,8 +370,9 @@ def _st_amplitudes(territory: str, magnitude_mv: float) -> np.ndarray:
     """Per-lead ST shift (12,) in mV for a territory: frontal vector for limb leads, precordial profile."""
     ind = np.zeros(8)
     axis = _FRONTAL_AXIS[territory]
-    if axis is not None:
-        i, ii = _i_ii_from_xy(np.array(axis[0] * magnitude_mv), np.array(axis[1] * magnitude_mv))
+    if axis is not None:  # scaled so the territory's own limb leads shift by exactly magnitude_mv
+        vector = magnitude_mv / (np.sqrt(3.0) / 2.0)
+        i, ii = _i_ii_from_xy(np.array(axis[0] * vector), np.array(axis[1] * vector))
         ind[0], ind[1] = float(i), float(ii)
     profile = {"inferior": {}, "anterior": {"V1": 0.6, "V2": 1.0, "V3": 1.0, "V4": 0.7},
                "lateral": {"V5": 0.8, "V6": 0.7}}[territory]

@@ -61,18 +61,33 @@ def n_phase_bins(config: AnomalyConfig) -> int:
     return config.beat_len // PHASE_BIN_SAMPLES + 1
 
 
-@torch.inference_mode()
-def restoration_errors(
-    model: AnomalyNet, windows: np.ndarray, r_peaks: list[np.ndarray]
-) -> dict[str, np.ndarray]:
-    """Restoration errors of W windows (W, 12, T) z-scored at 250 Hz, with their R peaks (250 Hz).
+OUTPUT_NAMES: tuple[str, ...] = ("global", "trend", "beat", "attributes", "embedding")
 
-    Returns ``global``, ``trend``, ``beat`` squared-error maps (W, 12, T) (``beat`` is NaN where no beat
-    window covers a sample), ``attributes`` (W, 7) and ``embedding`` (W, D), averaged over mask sets.
+
+def torch_forward(net: AnomalyNet):
+    """A forward function over numpy arrays running ``net`` with torch (inference mode)."""
+
+    @torch.inference_mode()
+    def forward(signal: np.ndarray, time_mask: np.ndarray, beats: np.ndarray, beat_mask: np.ndarray):
+        out = net(
+            torch.from_numpy(signal),
+            torch.from_numpy(time_mask),
+            torch.from_numpy(beats),
+            torch.from_numpy(beat_mask),
+        )
+        return {name: out[name].numpy() for name in OUTPUT_NAMES}
+
+    return forward
+
+
+def masked_batch(config: AnomalyConfig, windows: np.ndarray, r_peaks: list[np.ndarray]):
+    """Network inputs for W windows x K complementary mask sets, stacked into one batch.
+
+    Returns (inputs dict of float32 arrays, beat windows (W, nb, 12, L), beat centres per window).
+    Batch item ``w * K + j`` is window ``w`` under mask set ``j``.
     """
-    config = model.config
     n_windows, n_leads, n_samples = windows.shape
-    global_masks, beat_masks = inference_masks(config)
+    global_masks, beat_masks = (m.numpy() for m in inference_masks(config))
     k = global_masks.shape[0]
     centers = [select_beats(p, config, n_samples) for p in r_peaks]
     n_beats = max(1, max(len(c) for c in centers))
@@ -80,24 +95,45 @@ def restoration_errors(
     for w, c in enumerate(centers):
         if len(c):
             beats[w, : len(c)] = cut_beats(windows[w], c, config)
+    inputs = {
+        "signal": np.repeat(np.ascontiguousarray(windows, dtype=np.float32), k, axis=0),
+        "time_mask": np.tile(global_masks, (n_windows, 1)),
+        "beats": np.repeat(beats, k, axis=0),
+        "beat_mask": np.ascontiguousarray(
+            np.broadcast_to(
+                np.tile(beat_masks, (n_windows, 1))[:, None, :], (n_windows * k, n_beats, config.beat_len)
+            )
+        ),
+    }
+    return inputs, beats, centers
 
-    signal = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
-    batch_signal = signal.repeat_interleave(k, dim=0)  # (W*K, 12, T): window w, mask set j at w*K + j
-    batch_mask = global_masks.repeat(n_windows, 1)
-    batch_beats = torch.from_numpy(beats).repeat_interleave(k, dim=0)
-    batch_beat_mask = beat_masks.repeat(n_windows, 1).unsqueeze(1).expand(-1, n_beats, -1).contiguous()
-    out = model(batch_signal, batch_mask, batch_beats, batch_beat_mask)
 
-    def merge_masked(pred: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+def restoration_errors(model, windows: np.ndarray, r_peaks: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Restoration errors of W windows (W, 12, T) z-scored at 250 Hz, with their R peaks (250 Hz).
+
+    ``model`` is an :class:`AnomalyNet` (run with torch) or any forward function taking the numpy inputs
+    of :func:`masked_batch` (e.g. an ONNX Runtime session wrapper) and returning :data:`OUTPUT_NAMES`.
+    All W x K masked passes go through the network as ONE batch. Returns ``global``, ``trend``, ``beat``
+    squared-error maps (W, 12, T) (``beat`` is NaN where no beat window covers a sample),
+    ``attributes`` (W, 7) and ``embedding`` (W, D), averaged over mask sets.
+    """
+    forward = torch_forward(model) if isinstance(model, torch.nn.Module) else model
+    config = model.config
+    n_windows, n_leads, n_samples = windows.shape
+    global_masks, beat_masks = (m.numpy() for m in inference_masks(config))
+    k = global_masks.shape[0]
+    inputs, beats, centers = masked_batch(config, windows, r_peaks)
+    out = forward(inputs["signal"], inputs["time_mask"], inputs["beats"], inputs["beat_mask"])
+
+    def merge_masked(pred: np.ndarray, masks: np.ndarray) -> np.ndarray:
         # (W*K, ..., L) predictions -> (W, ..., L) keeping each sample from the pass that masked it
-        shape = (n_windows, k) + tuple(pred.shape[1:])
-        pred = pred.reshape(shape)
-        m = masks.view((1, k) + (1,) * (pred.dim() - 3) + (masks.shape[-1],))
-        return (pred * m).sum(dim=1)
+        pred = pred.reshape((n_windows, k) + pred.shape[1:])
+        m = masks.reshape((1, k) + (1,) * (pred.ndim - 3) + (masks.shape[-1],))
+        return (pred * m).sum(axis=1)
 
-    global_restored = merge_masked(out["global"], global_masks).numpy()
-    trend_restored = merge_masked(out["trend"], global_masks).numpy()
-    beat_restored = merge_masked(out["beat"], beat_masks).numpy()  # (W, nb, 12, L)
+    global_restored = merge_masked(out["global"], global_masks)
+    trend_restored = merge_masked(out["trend"], global_masks)
+    beat_restored = merge_masked(out["beat"], beat_masks)  # (W, nb, 12, L)
 
     beat_error = np.full((n_windows, n_leads, n_samples), np.nan, dtype=np.float32)
     for w, c in enumerate(centers):
@@ -117,22 +153,30 @@ def restoration_errors(
         "global": (global_restored - windows) ** 2,
         "trend": (trend_restored - windows) ** 2,
         "beat": beat_error,
-        "attributes": out["attributes"].reshape(n_windows, k, -1).mean(1).numpy(),
-        "embedding": out["embedding"].reshape(n_windows, k, -1).mean(1).numpy(),
+        "attributes": out["attributes"].reshape(n_windows, k, -1).mean(1),
+        "embedding": out["embedding"].reshape(n_windows, k, -1).mean(1),
     }
 
 
 @dataclass
 class Calibration:
-    """Error statistics of normal reference ECGs, and where scores of those ECGs fall.
+    """Statistics of normal ECGs that turn raw restoration errors and latents into comparable scores.
 
-    ``log_mean`` / ``log_std``: (channels, 12, n_bins) of log(error + 1e-3) per channel, lead, phase bin.
-    ``reference_scores``: sorted anomaly scores of the held-out normal reference ECGs (for percentiles).
+    - ``log_mean`` / ``log_std``: (channels, 12, n_bins) of log(error + 1e-3) per channel, lead and
+      position-in-beat bin, on held-out normal ECGs (the anomaly map's reference).
+    - ``latent_mean`` (D,) / ``latent_precision`` (D, D): Gaussian model (shrunk covariance) of the pooled
+      latent of the training normals; the latent distance is the Mahalanobis distance to it.
+    - ``score_norm``: mean and std of [map score, log latent distance] over held-out normals; the anomaly
+      score is the sum of the two standardised components.
+    - ``reference_scores``: sorted anomaly scores of the held-out normal ECGs (for percentiles).
     """
 
     log_mean: np.ndarray
     log_std: np.ndarray
     reference_scores: np.ndarray
+    latent_mean: np.ndarray | None = None
+    latent_precision: np.ndarray | None = None
+    score_norm: np.ndarray | None = None  # [map_mean, map_std, latent_mean, latent_std]
 
     def percentile(self, score: float) -> float:
         """Percentage (0-100) of normal reference ECGs whose score is below ``score``."""
@@ -140,6 +184,29 @@ class Calibration:
         if ref.size == 0:
             return float("nan")
         return float(100.0 * np.searchsorted(ref, score, side="left") / ref.size)
+
+    def latent_distance(self, embedding: np.ndarray) -> np.ndarray:
+        """log Mahalanobis distance of (W, D) latents to the normal training ECGs' latent distribution."""
+        if self.latent_mean is None or self.latent_precision is None:
+            return np.zeros(len(embedding))
+        centred = embedding - self.latent_mean
+        return np.log(np.einsum("ij,jk,ik->i", centred, self.latent_precision, centred) + 1e-6)
+
+    def combine(self, map_scores: np.ndarray, latent_distances: np.ndarray) -> np.ndarray:
+        """Anomaly score = standardised map score + standardised latent distance (normals: mean 0)."""
+        if self.score_norm is None:
+            return np.asarray(map_scores, np.float64)
+        m_mu, m_sd, l_mu, l_sd = self.score_norm
+        return (np.asarray(map_scores) - m_mu) / m_sd + (np.asarray(latent_distances) - l_mu) / l_sd
+
+
+def fit_latent_gaussian(embeddings: np.ndarray, shrinkage: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and precision of (N, D) latents with the covariance shrunk towards a scaled identity."""
+    mean = embeddings.mean(0)
+    cov = np.cov(embeddings.T)
+    d = cov.shape[0]
+    cov = (1 - shrinkage) * cov + shrinkage * np.trace(cov) / d * np.eye(d)
+    return mean.astype(np.float32), np.linalg.inv(cov).astype(np.float32)
 
 
 def fit_calibration(
@@ -235,10 +302,13 @@ class AnomalyDetector:
         errors = restoration_errors(self.net, windows, r_peaks)
         bins = np.stack([phase_bins(p, windows.shape[-1], self.config) for p in r_peaks])
         maps = calibrated_map(errors, bins, self.calibration.log_mean, self.calibration.log_std)
-        scores = np.array([score_from_map(m, valid_leads) for m in maps])
+        map_scores = np.array([score_from_map(m, valid_leads) for m in maps])
+        latent = self.calibration.latent_distance(errors["embedding"])
         return {
             "maps": maps,
-            "scores": scores,
+            "scores": self.calibration.combine(map_scores, latent),
+            "map_scores": map_scores,
+            "latent_distances": latent,
             "attributes": errors["attributes"],
             "embedding": errors["embedding"],
         }
@@ -270,9 +340,13 @@ class AnomalyDetector:
         anomaly_map = (total / np.maximum(count, 1)).astype(np.float32)
         if valid_leads is not None:
             anomaly_map[~valid_leads] = np.nan
+        map_score = score_from_map(anomaly_map, valid_leads)
+        latent = float(np.mean(result["latent_distances"]))
         return {
             "map": anomaly_map,
-            "score": score_from_map(anomaly_map, valid_leads),
+            "score": float(self.calibration.combine(np.array([map_score]), np.array([latent]))[0]),
+            "map_score": map_score,
+            "latent_distance": latent,
             "attributes": result["attributes"].mean(0),
             "embedding": result["embedding"].mean(0),
         }

@@ -364,6 +364,7 @@ def evaluate(cases: Iterable[BenchmarkCase], analyze_fn: Callable[[EcgRecord], A
             "point_auroc": rank_auroc(maps[ok], masks[ok]),
             "mean_case_auroc": _nanmean([point_auroc(m, c.mask) for c, m in group]),
             "dice": dice(maps[ok] > threshold, masks[ok]),
+            "dice_if_all_flagged": dice(np.ones(int(ok.sum()), bool), masks[ok]),  # trivial reference
             "mean_case_dice": _nanmean([dice(np.nan_to_num(m, nan=-np.inf) > threshold, c.mask)
                                         for c, m in group]),
             "mean_map_inside": float(np.mean(maps[ok & masks])) if (ok & masks).any() else float("nan"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,10 @@ _WAVES: tuple[tuple[str, float, float, float, tuple[float, float, float]], ...] 
     ("P_right_atrium", -0.185, 0.022, 0.10, (0.10, 0.80, -0.50)),
     ("P_left_atrium", -0.150, 0.024, 0.08, (0.70, 0.35, 0.25)),
     ("q_septal", -0.026, 0.008, 0.25, (-0.50, 0.10, -0.85)),
-    ("R_main", 0.000, 0.011, 1.30, (0.75, 0.50, 0.45)),
-    ("S_terminal", 0.028, 0.010, 0.45, (-0.45, -0.40, 0.80)),
+    ("R_main", 0.000, 0.011, 1.60, (0.85, 0.45, 0.35)),
+    ("S_terminal", 0.022, 0.012, 0.45, (-0.45, -0.35, 0.80)),
 )
-_T_DIRECTION = (0.70, 0.55, -0.35)
+_T_DIRECTION = (0.80, 0.50, -0.30)
 
 
 def _unit(v: tuple[float, float, float] | np.ndarray) -> np.ndarray:
@@ -92,12 +93,13 @@ def _baseline_wander(rng: np.random.Generator, n: int, fs: float) -> np.ndarray:
 
 
 def synthetic_ecg(duration_s: float = 10.0, fs: float = 500.0, hr_bpm: float = 70.0, seed: int = 0,
-                  abnormality: str | None = None, noise_mv: float = 0.01, age: float | None = None,
-                  sex: str | None = None) -> tuple[EcgRecord, list[InjectedEvent]]:
+                  abnormality: str | Sequence[str] | None = None, noise_mv: float = 0.01,
+                  age: float | None = None, sex: str | None = None) -> tuple[EcgRecord, list[InjectedEvent]]:
     """A synthetic resting 12-lead ECG (mV, canonical lead order) and the abnormalities injected into it.
 
-    ``abnormality``: None or one of :data:`ecgmodel.abnormalities.ABNORMALITY_KINDS` ("pvc",
-    "st_elevation", ...), injected with its exact location (events). ``noise_mv``: white-noise SD per
+    ``abnormality``: None, one of :data:`ecgmodel.abnormalities.ABNORMALITY_KINDS` ("pvc",
+    "st_elevation", ...) or a sequence of them (e.g. ("pvc", "pvc") for two PVCs on separate beats),
+    injected in order with their exact locations (events). ``noise_mv``: white-noise SD per
     independent lead. ``sex`` "M"/"F" (women: ~15 % lower QRS voltage). Same arguments -> same record.
     """
     if not 30 <= hr_bpm <= 150:
@@ -123,10 +125,7 @@ def synthetic_ecg(duration_s: float = 10.0, fs: float = 500.0, hr_bpm: float = 7
     independent += rng.normal(0.0, noise_mv, size=independent.shape)
     signal = leads_from_independent(independent)
     r_peaks = np.round(r_times[(r_times >= 0) & (r_times < duration_s)] * fs).astype(int)
-    events: list[InjectedEvent] = []
-    if abnormality is not None:
-        inject_seed = int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
-        signal, _mask, events = inject(abnormality, signal, fs, r_peaks, inject_seed)
+    signal, events = _inject_all(signal, fs, r_peaks, seed, abnormality)
     record = EcgRecord(
         signal=signal.astype(np.float32), fs=float(fs), leads=STANDARD_LEADS,
         patient=Patient(age=age, sex=sex), source=Source(path=None, format="synthetic"),
@@ -134,6 +133,29 @@ def synthetic_ecg(duration_s: float = 10.0, fs: float = 500.0, hr_bpm: float = 7
                   "abnormality": abnormality},
     )
     return record, events
+
+
+def _inject_all(signal: np.ndarray, fs: float, r_peaks: np.ndarray, seed: int,
+                abnormality: str | Sequence[str] | None) -> tuple[np.ndarray, list[InjectedEvent]]:
+    """Inject the abnormalities in order; returns the new signal (12, n) mV and all events.
+
+    Repeated PVCs go on beats at least 3 beats apart so each keeps its sinus neighbours.
+    """
+    kinds = [abnormality] if isinstance(abnormality, str) else list(abnormality or [])
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    events: list[InjectedEvent] = []
+    pvc_beats: list[int] = []
+    for kind in kinds:
+        options = {}
+        if kind == "pvc":
+            free = [k for k in range(2, r_peaks.size - 2) if all(abs(k - u) >= 3 for u in pvc_beats)]
+            if not free:
+                raise ValueError("record too short for another PVC")
+            options["beat_index"] = int(rng.choice(free))
+            pvc_beats.append(options["beat_index"])
+        signal, _mask, new_events = inject(kind, signal, fs, r_peaks, int(rng.integers(2**31)), **options)
+        events += new_events
+    return signal, events
 
 
 def write_wfdb_record(path_stem: str | os.PathLike[str], signal: np.ndarray, fs: float,
@@ -162,8 +184,8 @@ def write_wfdb_example(path_stem: str | os.PathLike[str], **kwargs) -> tuple[Ecg
     record, events = synthetic_ecg(**kwargs)
     stem = Path(path_stem)
     args = ", ".join(f"{k}={v!r}" for k, v in sorted(kwargs.items()))
-    write_wfdb_record(stem, record.signal, record.fs, record.patient,
-                      comments=[f"Synthetic ECG made by ecgmodel.synthetic.synthetic_ecg({args}); not a patient"])
+    note = f"Synthetic ECG made by ecgmodel.synthetic.synthetic_ecg({args}); not a patient"
+    write_wfdb_record(stem, record.signal, record.fs, record.patient, comments=[note])
     sidecar = {"generator": "ecgmodel.synthetic.synthetic_ecg", "arguments": kwargs,
                "events": [e.to_dict() for e in events]}
     stem.with_name(stem.name + ".events.json").write_text(json.dumps(sidecar, indent=1) + "\n")

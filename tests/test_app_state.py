@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +120,25 @@ def test_hottest_interval_finds_the_peak() -> None:
     amap[:, 3000:3100] = 5.0
     t0, t1 = hottest_interval(amap, 500.0, width_s=0.2)
     assert t0 <= 6.0 <= t1 and t1 - t0 == pytest.approx(0.2)
+
+
+def test_importing_app_guards_pyside_refcounts() -> None:
+    """Thousands of void Qt calls and signal emits must not abort CPython 3.11 (PySide6 6.12 bug)."""
+    code = (
+        "import app\n"
+        "from PySide6 import QtCore, QtWidgets\n"
+        "qapp = QtWidgets.QApplication([])\n"
+        "class A(QtCore.QObject):\n"
+        "    sig = QtCore.Signal(object)\n"
+        "a, label = A(), QtWidgets.QLabel()\n"
+        "f = lambda x: None\n"
+        "for _ in range(3000):\n"
+        "    label.setText('x'); a.sig.connect(f); a.sig.emit(1); a.sig.disconnect(f)\n"
+        "    qapp.processEvents()\n"
+        "print('ok')\n"
+    )
+    env = {"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=str(Path(__file__).resolve().parents[1]), env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"

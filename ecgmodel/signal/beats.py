@@ -49,11 +49,12 @@ def median_beat(signal: np.ndarray, r_peaks: np.ndarray, fs: float, before_s: fl
         return np.full((x.shape[0], windows.shape[2]), np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nanmedian(windows, axis=0)
+        median_fn = np.median if np.isfinite(windows).all() else np.nanmedian  # nanmedian is slow
+        median = median_fn(windows, axis=0)
         if windows.shape[0] >= 3:
             keep = _dominant_beats(windows, median, fs, before_s, min_correlation)
-            if keep.sum() >= max(windows.shape[0] // 2, 2):
-                median = np.nanmedian(windows[keep], axis=0)
+            if keep.sum() >= max(windows.shape[0] // 2, 2) and not keep.all():
+                median = median_fn(windows[keep], axis=0)
     return median
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage as _ndi
 from scipy import signal as _sps
 
-from .filters import as_2d, warn
+from .filters import as_2d, butter_sos, warn
 
 __all__ = ["detect_r_peaks", "qrs_envelope"]
 
@@ -45,9 +45,8 @@ def qrs_envelope(signal: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]
     if not usable.any() or n < 8:
         return np.zeros(n), weights
     xs = np.nan_to_num(x[usable], nan=0.0)
-    # clip gross outliers (e.g. pacing spikes, saturation steps) relative to each lead's spread
     high = min(_QRS_BAND_HZ[1], 0.45 * fs)
-    sos = _sps.butter(2, [_QRS_BAND_HZ[0], high], btype="bandpass", fs=fs, output="sos")
+    sos = butter_sos(2, (_QRS_BAND_HZ[0], high), "bandpass", fs)
     padlen = int(min(3 * (2 * len(sos) + 1), n - 1))
     filtered = _sps.sosfiltfilt(sos, xs, axis=-1, padlen=padlen)
     slope = np.abs(np.diff(filtered, axis=-1, prepend=filtered[:, :1]))
@@ -55,7 +54,7 @@ def qrs_envelope(signal: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]
     scale = np.percentile(slope, 99.0, axis=1)
     typical = np.median(slope, axis=1)
     scale = np.where(scale > 0, scale, 1.0)
-    slope_n = np.minimum(slope / scale[:, None], 3.0)
+    slope_n = np.minimum(slope / scale[:, None], 3.0)  # clip spikes (pacing, steps) to 3x a QRS slope
     # "peakiness": clean leads have a low median slope relative to their QRS slope
     peakiness = typical / scale
     lead_weight = np.clip((0.25 - peakiness) / 0.15, 0.05, 1.0)

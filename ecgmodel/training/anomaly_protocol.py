@@ -21,6 +21,7 @@ from ..anomaly_scoring import (
     Calibration,
     calibrated_map,
     fit_calibration,
+    fit_latent_gaussian,
     n_phase_bins,
     phase_bins,
     restoration_errors,
@@ -47,15 +48,37 @@ def batched_errors(
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def calibrate(net: AnomalyNet, arrays: EcgArrays, calib_index: np.ndarray) -> Calibration:
-    """Error statistics and reference scores from held-out normal ECGs."""
+def calibrate(
+    net: AnomalyNet, arrays: EcgArrays, calib_index: np.ndarray, train_index: np.ndarray | None = None
+) -> Calibration:
+    """Error statistics, latent Gaussian and reference scores from normal ECGs.
+
+    The latent Gaussian is fitted on the training normals (``train_index``; the calibration normals when
+    None); map statistics, score normalisation and the percentile reference come from the held-out
+    calibration normals only.
+    """
     config = net.config
     errors = batched_errors(net, arrays, calib_index)
     bins = np.stack([phase_bins(arrays.r_peaks[i], config.n_samples, config) for i in calib_index])
     log_mean, log_std = fit_calibration(errors, bins, n_phase_bins(config))
-    maps = calibrated_map(errors, bins, log_mean, log_std)
-    reference = np.sort([score_from_map(m) for m in maps])
-    return Calibration(log_mean=log_mean, log_std=log_std, reference_scores=np.asarray(reference, np.float32))
+    map_scores = np.array([score_from_map(m) for m in calibrated_map(errors, bins, log_mean, log_std)])
+    fit_embeddings = (
+        errors["embedding"] if train_index is None else batched_errors(net, arrays, train_index)["embedding"]
+    )
+    latent_mean, latent_precision = fit_latent_gaussian(fit_embeddings)
+    calibration = Calibration(
+        log_mean=log_mean,
+        log_std=log_std,
+        reference_scores=np.zeros(0, np.float32),
+        latent_mean=latent_mean,
+        latent_precision=latent_precision,
+    )
+    latent = calibration.latent_distance(errors["embedding"])
+    calibration.score_norm = np.array(
+        [map_scores.mean(), map_scores.std() + 1e-6, latent.mean(), latent.std() + 1e-6], np.float32
+    )
+    calibration.reference_scores = np.sort(calibration.combine(map_scores, latent)).astype(np.float32)
+    return calibration
 
 
 def score_many(
@@ -98,7 +121,7 @@ def fit_detector(
 ) -> AnomalyDetector:
     """Train on normals, calibrate on held-out normals, return the detector (also saved in ``run_dir``)."""
     net = train_anomaly(arrays, train_index, config, run_dir, progress=progress, max_minutes=max_minutes)
-    calibration = calibrate(net, arrays, calib_index)
+    calibration = calibrate(net, arrays, calib_index, train_index)
     return AnomalyDetector(net=net, calibration=calibration)
 
 
@@ -195,8 +218,5 @@ def run_protocol(
 def detector_extras(detector: AnomalyDetector) -> dict:
     """The calibration as tensors, for :func:`ecgmodel.models.bundle.save_bundle`."""
     cal = detector.calibration
-    return {
-        "log_mean": torch.from_numpy(cal.log_mean),
-        "log_std": torch.from_numpy(cal.log_std),
-        "reference_scores": torch.from_numpy(np.asarray(cal.reference_scores, np.float32)),
-    }
+    names = ("log_mean", "log_std", "reference_scores", "latent_mean", "latent_precision", "score_norm")
+    return {name: torch.from_numpy(np.asarray(getattr(cal, name), np.float32)) for name in names}
