@@ -19,7 +19,9 @@ import ecgmodel
 from ecgmodel.analysis import load_anomaly_detector
 from ecgmodel.models.anomaly import count_parameters, inference_masks
 
-DEFAULT_RECORD = Path(__file__).resolve().parents[1].parent / "shared/data/ptbxl/records500/00000/00010_hr.hea"
+DEFAULT_RECORD = (
+    Path(__file__).resolve().parents[1].parent / "shared/data/ptbxl/records500/00000/00010_hr.hea"
+)
 
 
 def forward_flops(detector) -> float:
@@ -49,9 +51,11 @@ def main() -> None:
     record = ecgmodel.read(args.record)
     detector = load_anomaly_detector()
     print(f"record: {Path(args.record).name} {record.fs:g} Hz {record.duration_s:.1f} s")
-    print(f"model: {detector.name} {detector.version}; parameters {count_parameters(detector.net):,}; "
-          f"forward FLOPs per ECG {forward_flops(detector) / 1e9:.2f} GFLOP "
-          f"({detector.config.n_mask_sets} mask sets in one batch)")
+    print(
+        f"model: {detector.name} {detector.version}; parameters {count_parameters(detector.net):,}; "
+        f"forward FLOPs per ECG {forward_flops(detector) / 1e9:.2f} GFLOP "
+        f"({detector.config.n_mask_sets} mask sets in one batch)"
+    )
     for threads in args.threads:
         ecgmodel.analyze(record, threads=threads)  # warm-up
         totals, stages = [], {}
@@ -62,8 +66,10 @@ def main() -> None:
             for name, ms in result.timings_ms.items():
                 stages.setdefault(name, []).append(ms)
         stage_text = ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in stages.items())
-        print(f"threads={threads}: analyze() median {statistics.median(totals):.1f} ms, "
-              f"p90 {np.percentile(totals, 90):.1f} ms; stages (median ms): {stage_text}")
+        print(
+            f"threads={threads}: analyze() median {statistics.median(totals):.1f} ms, "
+            f"p90 {np.percentile(totals, 90):.1f} ms; stages (median ms): {stage_text}"
+        )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this process: {peak_mb:.0f} MB")
 
