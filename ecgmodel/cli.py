@@ -146,6 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/evaluate-anomaly")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_evaluate_anomaly)
+    from .training.diagnosis_main import (
+        add_evaluate_arguments,
+        add_train_arguments,
+        evaluate_diagnosis_command,
+        train_diagnosis_command,
+    )
+
+    p = sub.add_parser("train-diagnosis", help="fine-tune the anomaly encoders for multi-label diagnosis")
+    add_train_arguments(p)
+    p.set_defaults(func=train_diagnosis_command)
+    p = sub.add_parser("evaluate-diagnosis", help="macro AUROC by frequency bucket, fairness, three inits")
+    add_evaluate_arguments(p)
+    p.set_defaults(func=evaluate_diagnosis_command)
     return parser
 
 
