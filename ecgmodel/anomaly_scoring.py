@@ -234,12 +234,10 @@ def fit_calibration(
 
 def smooth_time(x: np.ndarray, width: int = SMOOTH_SAMPLES) -> np.ndarray:
     """Centred moving average along the last axis (edges use the available samples)."""
-    kernel = np.ones(width, np.float32)
     pad = width // 2
     padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="edge")
     cs = np.cumsum(padded, axis=-1, dtype=np.float64)
     cs = np.concatenate([np.zeros(cs.shape[:-1] + (1,)), cs], axis=-1)
-    del kernel
     return ((cs[..., width:] - cs[..., :-width]) / width).astype(np.float32)
 
 
