@@ -40,10 +40,16 @@ def detector_from_bundle(path: str | Path) -> AnomalyDetector:
         net = AnomalyNet(config)
         net.load_state_dict(payload["state_dict"])
         extras = payload["extras"]
+        optional = {
+            name: extras[name].numpy()
+            for name in ("latent_mean", "latent_precision", "score_norm")
+            if name in extras and extras[name].numel() > 1
+        }
         calibration = Calibration(
             log_mean=extras["log_mean"].numpy(),
             log_std=extras["log_std"].numpy(),
             reference_scores=extras["reference_scores"].numpy(),
+            **optional,
         )
     except (KeyError, RuntimeError, TypeError) as err:
         raise ModelLoadError(f"{path}: the weights do not match this version of ECG Lens ({err}).") from err

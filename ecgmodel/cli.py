@@ -32,7 +32,10 @@ def analysis_to_dict(record, analysis) -> dict:
         "format": record.source.format,
         "disclaimer": DISCLAIMER,
         "anomaly_score": analysis.anomaly_score,
-        "anomaly_score_meaning": "mean restoration error in SD above normal reference ECGs (0 = typical)",
+        "anomaly_score_meaning": (
+            "sum of two parts, each in SD of normal reference ECGs (0 = a typical normal ECG): the mean "
+            "calibrated restoration error and the latent distance to normal ECGs"
+        ),
         "anomaly_percentile_among_normals": analysis.anomaly_percentile,
         "lead_scores": analysis.lead_scores,
         "lead_quality": analysis.lead_quality,
@@ -61,7 +64,8 @@ def _analyze(args: argparse.Namespace) -> int:
         return 0
     print(f"{record.source.path}  ({record.source.format}, {record.fs:g} Hz, {record.duration_s:.1f} s)")
     print(
-        f"Anomaly score: {analysis.anomaly_score:.2f} SD above normal restoration error; higher than "
+        f"Anomaly score: {analysis.anomaly_score:.2f} (0 = typical normal ECG; restoration error + latent "
+        f"distance, in SD of normal ECGs); higher than "
         f"{analysis.anomaly_percentile:.0f}% of normal reference ECGs"
     )
     top = sorted(analysis.lead_scores.items(), key=lambda kv: -kv[1])[:3]

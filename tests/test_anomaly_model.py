@@ -211,3 +211,24 @@ def test_flat_lead_is_excluded_and_too_short_record_is_refused(ptbxl_dir):
     record.signal = record.signal[:, :1000]  # 2 s
     with pytest.raises(AnalysisError, match="at least 2.5 s"):
         ecgmodel.analyze(record)
+
+
+@needs_bundle
+def test_bundled_score_combines_restoration_error_and_latent_distance(ptbxl_dir):
+    """The shipped calibration carries the latent Gaussian, so the score is not the map alone."""
+    from ecgmodel.analysis import load_anomaly_detector
+    from ecgmodel.signal import detect_r_peaks, model_input
+
+    detector = load_anomaly_detector()
+    cal = detector.calibration
+    assert cal.latent_mean is not None and cal.latent_precision is not None and cal.score_norm is not None
+    assert cal.latent_precision.shape == (cal.latent_mean.size, cal.latent_mean.size)
+    record = ecgmodel.read(ptbxl_dir / "records500" / "00000" / "00001_hr.hea")
+    z, fs = model_input(record.signal, record.fs)
+    result = detector.score_record(z, detect_r_peaks(z, fs))
+    m_mu, m_sd, l_mu, l_sd = cal.score_norm
+    expected = (result["map_score"] - m_mu) / m_sd + (result["latent_distance"] - l_mu) / l_sd
+    assert result["score"] == pytest.approx(expected, rel=1e-5)
+    assert abs(result["score"] - result["map_score"]) > 1e-3
+    # the percentile reference was computed with the same combined score: normals centre near 0
+    assert abs(float(np.median(cal.reference_scores))) < 1.0

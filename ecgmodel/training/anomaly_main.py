@@ -148,7 +148,14 @@ def evaluate_anomaly_command(args: argparse.Namespace) -> int:
         config = AnomalyConfig.from_dict(detector.config.to_dict())
         if args.epochs:
             config.epochs = args.epochs
-        results = run_protocol(arrays, config, args.out, tuple(sorted(set(arrays.source.tolist()))), cv=True)
+        results = run_protocol(
+            arrays,
+            config,
+            args.out,
+            tuple(sorted(set(arrays.source.tolist()))),
+            cv=True,
+            trained={(9, 10): detector},
+        )
         out["cv_pooled"] = results["cv_pooled"]
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "evaluation.json").write_text(json.dumps(out, indent=2, default=float))

@@ -149,6 +149,14 @@ def detection_report(
     bands = np.array([age_band(a) for a in arrays.age[index]])
     report["per_sex"], report["sex_gap"] = grouped_auroc(labels, scores, sexes)
     report["per_age_band"], report["age_gap"] = grouped_auroc(labels, scores, bands)
+    report["groups"] = {}
+    for kind, groups in (("sex", sexes), ("age_band", bands)):
+        for g in sorted(set(groups.tolist()), key=str):
+            sel = groups == g
+            n_abn, n_norm = int(labels[sel].sum()), int((~labels[sel]).sum())
+            enough = min(n_abn, n_norm) >= 3
+            ci = bootstrap_auroc_ci(labels[sel], scores[sel], n_boot=n_boot) if enough else None
+            report["groups"][f"{kind}={g}"] = {"n_normal": n_norm, "n_abnormal": n_abn, "ci95": ci}
     return report
 
 
@@ -169,8 +177,12 @@ def run_protocol(
     sources: tuple[str, ...],
     cv: bool = False,
     progress: bool = True,
+    trained: dict | None = None,
 ) -> dict:
-    """Primary split (+ optional 5-fold CV) for the given sources; writes ``report.json`` in ``out_dir``."""
+    """Primary split (+ optional 5-fold CV) for the given sources; writes ``report.json`` in ``out_dir``.
+
+    ``trained`` maps a test-fold pair to an already trained detector that is used instead of training one.
+    """
     out_dir = Path(out_dir)
     results: dict = {"sources": list(sources), "config": config.to_dict()}
     folds = [(9, 10)] + ([p for p in CV_FOLD_PAIRS if p != (9, 10)] if cv else [])
@@ -179,11 +191,14 @@ def run_protocol(
     for pair in folds:
         train, calib, test = split_indices(arrays, pair, sources)
         started = time.monotonic()
-        cfg = AnomalyConfig.from_dict(config.to_dict())
-        cfg.attribute_stats = {}
-        detector = fit_detector(
-            arrays, train, calib, cfg, out_dir / f"test_folds_{pair[0]}_{pair[1]}", progress=progress
-        )
+        if trained and pair in trained:  # e.g. the bundled model for the primary split: no retraining
+            detector = trained[pair]
+        else:
+            cfg = AnomalyConfig.from_dict(config.to_dict())
+            cfg.attribute_stats = {}
+            detector = fit_detector(
+                arrays, train, calib, cfg, out_dir / f"test_folds_{pair[0]}_{pair[1]}", progress=progress
+            )
         detectors[pair] = detector
         seconds = time.monotonic() - started
         evaluation = evaluate_split(detector, arrays, test)
