@@ -253,3 +253,53 @@ def load_ptbxl_extra(
     return PtbxlExtra(
         ecg_ids=ecg_ids, signals=signals, fs=fs, leads=leads, rows=[by_id[int(i)] for i in ecg_ids]
     )
+
+
+_table_cache: dict[str, dict[str, PtbxlRow]] = {}
+
+
+def ptbxl_row_for_file(path: str | os.PathLike[str], max_levels: int = 4) -> PtbxlRow | None:
+    """The PTB-XL table row of a record file inside a PTB-XL tree, or None when it is not in one.
+
+    Looks for ``ptbxl_database.csv`` in up to ``max_levels`` parent folders and matches the file's
+    relative path (e.g. ``records500/00000/00162_hr``) against ``filename_hr`` / ``filename_lr``.
+    """
+    file = Path(path).resolve().with_suffix("")
+    for root in list(file.parents)[:max_levels]:
+        csv_path = root / DATABASE_CSV
+        if not csv_path.is_file():
+            continue
+        key = str(csv_path)
+        if key not in _table_cache:
+            try:
+                rows = load_ptbxl_table(root)
+            except (EcgReadError, OSError, ValueError, KeyError):
+                return None
+            index: dict[str, PtbxlRow] = {}
+            for row in rows:
+                index[row.filename_hr] = row
+                index[row.filename_lr] = row
+            _table_cache[key] = index
+        return _table_cache[key].get(file.relative_to(root).as_posix())
+    return None
+
+
+def add_ptbxl_context(record: EcgRecord, path: str | os.PathLike[str]) -> bool:
+    """Fill a PTB-XL record's missing age, sex and acquisition time from its dataset table.
+
+    PTB-XL's WFDB headers carry no demographics; the table beside them does. Returns True when a row
+    was found. Labels are stored in ``record.metadata`` (``scp_codes``, ``ecg_id``) for reference only.
+    """
+    row = ptbxl_row_for_file(path)
+    if row is None:
+        return False
+    if record.patient.age is None:
+        record.patient.age = row.age
+    if record.patient.sex is None:
+        record.patient.sex = row.sex
+    if record.acquired is None:
+        record.acquired = row.recording_date
+    record.metadata.setdefault("ecg_id", row.ecg_id)
+    record.metadata.setdefault("scp_codes", dict(row.scp_codes))
+    record.metadata.setdefault("dataset", "PTB-XL")
+    return True

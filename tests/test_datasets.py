@@ -97,3 +97,19 @@ def test_ptbxl_extra_is_zscored_standard_order_with_rows(shared_data):
     assert len(normals) == 916
     per_fold = Counter(row.strat_fold for row in normals)
     assert [per_fold[fold] for fold in range(1, 11)] == [76, 97, 101, 98, 84, 91, 99, 90, 99, 81]
+
+
+def test_reading_a_ptbxl_file_fills_demographics_from_the_table(ptbxl_dir, tmp_path):
+    """PTB-XL headers carry no age/sex; read() takes them from ptbxl_database.csv of the same tree."""
+    import shutil
+
+    from ecgmodel import read
+
+    record = read(ptbxl_dir / "records500" / "00000" / "00162_hr.hea")
+    assert (record.patient.age, record.patient.sex) == (85.0, "F")
+    assert record.acquired is not None and record.metadata["ecg_id"] == 162
+    assert read(ptbxl_dir / "records100" / "00000" / "00162_lr.dat").patient.age == 85.0
+    for suffix in (".hea", ".dat"):  # the same file outside a PTB-XL tree stays without demographics
+        shutil.copy(ptbxl_dir / "records500" / "00000" / f"00162_hr{suffix}", tmp_path)
+    alone = read(tmp_path / "00162_hr.hea")
+    assert alone.patient.age is None and alone.patient.sex is None

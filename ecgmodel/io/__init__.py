@@ -57,4 +57,10 @@ def read(path: str | os.PathLike[str]) -> EcgRecord:
     The format is detected from the content (see :func:`detect_format`). Raises
     :class:`~ecgmodel.errors.EcgReadError` subclasses with one sentence naming the file and the problem.
     """
-    return _reader_for(detect_format(path))(path)
+    fmt = detect_format(path)
+    record = _reader_for(fmt)(path)
+    if fmt == "wfdb" and (record.patient.age is None or record.patient.sex is None):
+        from ..datasets import add_ptbxl_context  # PTB-XL keeps demographics in a table, not the header
+
+        add_ptbxl_context(record, path)
+    return record
